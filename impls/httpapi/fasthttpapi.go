@@ -1,0 +1,70 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// NewFastHTTP returns the fasthttp handler set for cfg, and the server
+// settings it needs (the body limit and JSON errors for requests fasthttp
+// rejects before the handler runs).
+func NewFastHTTP(cfg Config) *fasthttp.Server {
+	a := newAPI(cfg)
+	var metrics fasthttp.RequestHandler
+	if a.cfg.Metrics != nil {
+		metrics = fasthttpadaptor.NewFastHTTPHandler(a.cfg.Metrics)
+	}
+	handler := func(ctx *fasthttp.RequestCtx) {
+		path := string(ctx.Path())
+		if path == "/metrics" && metrics != nil {
+			metrics(ctx)
+			return
+		}
+		args := ctx.QueryArgs()
+		req := request{
+			method: string(ctx.Method()),
+			path:   path,
+			query: func(name string) (string, bool) {
+				v := args.Peek(name)
+				if v == nil {
+					return "", false
+				}
+				return string(v), true
+			},
+			body: ctx.PostBody(),
+		}
+		writeFast(ctx, a.dispatch(ctx, req))
+	}
+	return &fasthttp.Server{
+		Handler:            handler,
+		Name:               "twistbench",
+		MaxRequestBodySize: a.cfg.MaxBody,
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				writeFast(ctx, tooLarge(a.cfg.MaxBody))
+				return
+			}
+			writeFast(ctx, errResponse(http.StatusBadRequest, CodeBadRequest, "request: "+err.Error()))
+		},
+	}
+}
+
+func writeFast(ctx *fasthttp.RequestCtx, resp response) {
+	ctx.SetStatusCode(resp.status)
+	if resp.contentType != "" {
+		ctx.SetContentType(resp.contentType)
+	}
+	if resp.location != "" {
+		ctx.Response.Header.Set("Location", resp.location)
+	}
+	if resp.allow != "" {
+		ctx.Response.Header.Set("Allow", resp.allow)
+	}
+	if resp.status == http.StatusNoContent {
+		return
+	}
+	ctx.SetBody(resp.body)
+}
