@@ -67,8 +67,25 @@ func Start(engine Engine, ln net.Listener, cfg Config) (*Server, error) {
 		fs := NewFastHTTP(cfg)
 		fs.ReadTimeout = 10 * time.Second
 		fs.IdleTimeout = 60 * time.Second
-		s.shutdown = fs.ShutdownWithContext
-		go func() { s.done <- fs.Serve(ln) }()
+		// fasthttp closes only the listeners Serve has registered: a
+		// Shutdown that wins the race with the serving goroutine's start
+		// would leave Serve blocked in Accept for ever. Closing ln
+		// ourselves first ends Serve either way.
+		s.shutdown = func(ctx context.Context) error {
+			ln.Close()
+			err := fs.ShutdownWithContext(ctx)
+			if errors.Is(err, net.ErrClosed) {
+				err = nil // it closed ln again
+			}
+			return err
+		}
+		go func() {
+			err := fs.Serve(ln)
+			if errors.Is(err, net.ErrClosed) {
+				err = nil
+			}
+			s.done <- err
+		}()
 	default:
 		ln.Close()
 		return nil, fmt.Errorf("httpapi: unknown engine %q (known: fasthttp, nethttp)", engine)
