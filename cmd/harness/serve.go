@@ -27,12 +27,12 @@ const shutdownGrace = 10 * time.Second
 func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve a protocol (echo, poetry) on a reactor until interrupted",
+		Short: "Serve a protocol (echo, poetry) on a reactor, or the HTTP front-end, until interrupted",
 		Long: `serve runs one of the tutorial's servers on a reactor back-end. It prints
 the bound address on one line ("listening on 127.0.0.1:41234"), serves until
 SIGINT or SIGTERM, then shuts the reactor down cleanly.`,
 	}
-	cmd.AddCommand(newServeEchoCmd(), newServePoetryCmd())
+	cmd.AddCommand(newServeEchoCmd(), newServePoetryCmd(), newServeHTTPCmd())
 	return cmd
 }
 
