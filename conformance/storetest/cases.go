@@ -154,6 +154,19 @@ var cases = []testCase{
 			}
 			e.sameInt("rows in hosts", e.tableRows("hosts"), 0)
 		}},
+	{info("ST-HOST-010", "validation", conformance.Must,
+		"a hostname, ip_addr or group name with leading or trailing white space returns ErrInvalid before any SQL runs (MariaDB would otherwise take \"web1 \" for \"web1\")"),
+		func(e *env) {
+			for _, h := range []store.Host{{Hostname: "web1 ", IPAddr: "10.0.0.1"}, {Hostname: " web1", IPAddr: "10.0.0.1"}, {Hostname: "web1", IPAddr: "10.0.0.1\t"}} {
+				what := fmt.Sprintf("CreateHost(%q, %q)", h.Hostname, h.IPAddr)
+				err := e.noSQL(what, func() error { return e.s.CreateHost(e.ctx, &h) })
+				e.answer(what, e.wantErr(what, err, store.ErrInvalid))
+			}
+			g := store.HostGroup{Name: "web "}
+			err := e.noSQL("CreateGroup(\"web \")", func() error { return e.s.CreateGroup(e.ctx, &g) })
+			e.answer("CreateGroup", e.wantErr("CreateGroup(\"web \")", err, store.ErrInvalid))
+			e.sameInt("rows in hosts", e.tableRows("hosts"), 0)
+		}},
 	{info("ST-HOST-008", "validation", conformance.Must,
 		"a port outside 0-65535 returns ErrInvalid before any SQL runs; 0 (meaning 22) and 65535 are accepted"),
 		func(e *env) {

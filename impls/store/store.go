@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -254,6 +255,11 @@ func validText(field, s string, max int) error {
 		return Invalid(field, "empty")
 	case !utf8.ValidString(s):
 		return Invalid(field, "not valid UTF-8")
+	case strings.TrimSpace(s) != s:
+		// MariaDB's default (PAD SPACE) collations compare "web1 " equal
+		// to "web1" and MySQL 8's do not: refusing the spaces keeps every
+		// dialect's answer the same.
+		return Invalid(field, "leading or trailing white space")
 	case utf8.RuneCountInString(s) > max:
 		return Invalid(field, "%d characters, more than %d", utf8.RuneCountInString(s), max)
 	}
