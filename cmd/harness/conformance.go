@@ -15,15 +15,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/twistbench/twistbench/conformance"
+	"github.com/twistbench/twistbench/conformance/apitest"
 	"github.com/twistbench/twistbench/conformance/reactortest"
+	"github.com/twistbench/twistbench/conformance/storetest"
+	"github.com/twistbench/twistbench/containers"
+	"github.com/twistbench/twistbench/impls/store"
 )
 
 func init() { commands = append(commands, newConformanceCmd) }
 
 // conformanceOptions are the flags of `harness conformance`.
 type conformanceOptions struct {
-	suite    string         // reactor, store or all
+	suite    string         // reactor, store, http or all
 	backends string         // comma-separated, or all
+	dialects string         // store and http suites: comma-separated, or all
 	out      string         // directory for conformance.json
 	timeout  time.Duration  // budget of an ordinary case
 	run      *regexp.Regexp // case IDs to run; nil for all
@@ -45,11 +50,17 @@ but broken, or the case timed out); non-strict (a SHOULD case failed); skip
 (an optional capability is absent, with the reason). The exit code is 1 when
 any case failed or a back-end could not start, 0 otherwise.
 
---backends takes names from either registry ("stdnet,epoll"); each suite
-runs the names that belong to it. The store suite is not wired into this
-command yet: "--suite all" runs the reactor suite and says so.`,
+--backends takes names from any suite ("stdnet,epoll,gorm,fasthttp/sql");
+each suite runs the names that belong to it. The store suite runs every
+store back-end on every dialect of --dialects that can be had (SQLite
+always; PostgreSQL and MySQL in containers when a Docker engine answers, or
+from TWISTBENCH_POSTGRES_DSN / TWISTBENCH_MYSQL_DSN); the HTTP suite runs
+both engines over every store back-end on the same databases. A dialect
+that cannot be had is listed as not run, with the reason; under
+TWISTBENCH_REQUIRE_DOCKER=1 it is a failure.`,
 		Example: `  harness conformance --suite reactor --backends stdnet,epoll --out out
-  harness conformance --suite reactor --run 'RX-(LIFE|CLOSE)-' --out out`,
+  harness conformance --suite reactor --run 'RX-(LIFE|CLOSE)-' --out out
+  harness conformance --suite store --dialects sqlite,postgres --out out`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.timeout <= 0 {
@@ -66,7 +77,8 @@ command yet: "--suite all" runs the reactor suite and says so.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.suite, "suite", "all", "suite to run: reactor, store or all")
+	f.StringVar(&o.suite, "suite", "all", "suite to run: reactor, store, http or all")
+	f.StringVar(&o.dialects, "dialects", "all", "store and http suites: dialects to run (sqlite, postgres, mysql), comma-separated, or all")
 	f.StringVar(&o.backends, "backends", "all", "back-ends to run, comma-separated (reactors: "+strings.Join(reactorOrder, ", ")+"; stores: "+strings.Join(storeOrder, ", ")+"), or all")
 	f.StringVar(&o.out, "out", "", "directory to write conformance.json to (created if missing)")
 	f.DurationVar(&o.timeout, "timeout", reactortest.DefaultTimeout, "budget of one ordinary case, shutdown included (slow cases get 4x)")
@@ -85,9 +97,20 @@ type conformanceSuite struct {
 	start  func(backend string) error // can the back-end start at all?
 }
 
-// conformanceSuites lists the suites in the order they run. The store suite
-// plugs in here: give it cases, record and start over the stores registry.
-func conformanceSuites() []conformanceSuite {
+// suiteEnv is what the store and HTTP suites need at run time: the
+// databases, and the dialects found available.
+type suiteEnv struct {
+	ctx       context.Context
+	dbs       *databases
+	available []store.Dialect
+}
+
+// conformanceSuites lists the suites in the order they run. env may be nil
+// when only names and orders are wanted.
+func conformanceSuites(env *suiteEnv) []conformanceSuite {
+	if env == nil {
+		env = &suiteEnv{ctx: context.Background()}
+	}
 	return []conformanceSuite{
 		{
 			name:  reactortest.Suite,
@@ -98,7 +121,8 @@ func conformanceSuites() []conformanceSuite {
 			},
 			start: startReactorProbe,
 		},
-		{name: "store", order: storeOrder},
+		storeSuite(env),
+		httpSuite(env),
 	}
 }
 
@@ -120,8 +144,8 @@ func startReactorProbe(backend string) error {
 // selectSuites resolves --suite and --backends: the suites to run and, for
 // each, its selected back-ends. Every name in --backends must belong to one
 // of the selected suites.
-func selectSuites(suite, backends string) ([]conformanceSuite, [][]string, error) {
-	all := conformanceSuites()
+func selectSuites(suite, backends string, env *suiteEnv) ([]conformanceSuite, [][]string, error) {
+	all := conformanceSuites(env)
 	var chosen []conformanceSuite
 	for _, s := range all {
 		if suite == "all" || suite == s.name {
@@ -189,7 +213,12 @@ func inOrder(sel, order []string) []string {
 }
 
 func runConformance(ctx context.Context, o conformanceOptions, stdout, stderr io.Writer) error {
-	suites, sels, err := selectSuites(o.suite, o.backends)
+	dialects, err := parseDialects(o.dialects)
+	if err != nil {
+		return fmt.Errorf("--dialects: %w", err)
+	}
+	env := &suiteEnv{ctx: ctx}
+	suites, sels, err := selectSuites(o.suite, o.backends, env)
 	if err != nil {
 		return err
 	}
@@ -218,6 +247,22 @@ func runConformance(ctx context.Context, o conformanceOptions, stdout, stderr io
 	}
 	m := &conformance.Matrix{Schema: conformance.MatrixSchema, Started: time.Now().UTC()}
 	var broken []string
+	if needsDatabases(suites, sels) && !reactortest.InChild() {
+		env.dbs = newDatabases(containers.NewProvider(), dialects, stderr)
+		env.dbs.viaProxy = true
+		defer env.dbs.close()
+		avail, skipped, required := env.dbs.available(ctx)
+		env.available = avail
+		for _, line := range skipped {
+			m.Skipped = append(m.Skipped, "database "+line)
+			fmt.Fprintf(stderr, "conformance: not running %s\n", line)
+		}
+		for _, line := range required {
+			m.Skipped = append(m.Skipped, "database "+line)
+			broken = append(broken, "database "+line)
+			fmt.Fprintf(stderr, "conformance: cannot run %s\n", line)
+		}
+	}
 	ran := false
 	for i, s := range suites {
 		if s.record == nil {
@@ -304,6 +349,17 @@ func runConformance(ctx context.Context, o conformanceOptions, stdout, stderr io
 	return nil
 }
 
+// needsDatabases reports whether a selected suite with back-ends selected
+// runs on databases.
+func needsDatabases(suites []conformanceSuite, sels [][]string) bool {
+	for i, s := range suites {
+		if (s.name == storetest.Suite || s.name == apitest.Suite) && len(sels[i]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func firstLineOf(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	if len(s) > 160 {
@@ -316,28 +372,31 @@ func firstLineOf(s string) string {
 // back-end (suite/back-end when more than one suite ran), then a summary
 // line per column.
 func printMatrix(w io.Writer, m *conformance.Matrix) {
-	type col struct{ suite, backend string }
+	type col struct{ suite, backend, dialect string }
 	var cols []col
 	seen := map[col]bool{}
 	cell := map[string]conformance.Verdict{}
 	suites := map[string]bool{}
 	for _, r := range m.Results {
-		c := col{r.Suite, r.Backend}
+		c := col{r.Suite, r.Backend, r.Dialect}
 		if !seen[c] {
 			seen[c] = true
 			cols = append(cols, c)
 			suites[r.Suite] = true
 		}
-		cell[r.Suite+"\x00"+r.Backend+"\x00"+r.Case] = r.Verdict
+		cell[r.Suite+"\x00"+r.Backend+"\x00"+r.Dialect+"\x00"+r.Case] = r.Verdict
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	head := "case\tlevel"
 	for _, c := range cols {
-		if len(suites) > 1 {
-			head += "\t" + c.suite + "/" + c.backend
-		} else {
-			head += "\t" + c.backend
+		name := c.backend
+		if c.dialect != "" {
+			name += "@" + c.dialect
 		}
+		if len(suites) > 1 {
+			name = c.suite + ":" + name
+		}
+		head += "\t" + name
 	}
 	fmt.Fprintln(tw, head)
 	counts := make([]map[conformance.Verdict]int, len(cols))
@@ -348,7 +407,7 @@ func printMatrix(w io.Writer, m *conformance.Matrix) {
 		row := c.ID + "\t" + string(c.Level)
 		shown := false
 		for i, k := range cols {
-			v, ok := cell[k.suite+"\x00"+k.backend+"\x00"+c.ID]
+			v, ok := cell[k.suite+"\x00"+k.backend+"\x00"+k.dialect+"\x00"+c.ID]
 			switch {
 			case !ok:
 				row += "\t-"

@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,12 +76,24 @@ func Run(t *testing.T, open Opener) {
 	}
 }
 
+// Suite is the suite's name in results.
+const Suite = "http"
+
 // Record runs every case outside go test and returns one result each.
 func Record(open Opener, backend, dialect string) []conformance.Result {
+	return RecordMatching(open, backend, dialect, nil)
+}
+
+// RecordMatching is Record of the cases whose ID match matches (all when
+// nil).
+func RecordMatching(open Opener, backend, dialect string, match *regexp.Regexp) []conformance.Result {
 	var out []conformance.Result
 	for _, c := range cases {
+		if match != nil && !match.MatchString(c.ID) {
+			continue
+		}
 		r := conformance.Record(c.Info, caseTimeout, func(t conformance.T) { c.run(t, open(t)) })
-		r.Suite, r.Backend, r.Dialect = "http", backend, dialect
+		r.Suite, r.Backend, r.Dialect = Suite, backend, dialect
 		out = append(out, r)
 	}
 	return out

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/valyala/fasthttp"
@@ -39,8 +40,11 @@ func NewFastHTTP(cfg Config) *fasthttp.Server {
 		writeFast(ctx, a.dispatch(ctx, req))
 	}
 	return &fasthttp.Server{
-		Handler:            handler,
-		Name:               "twistbench",
+		Handler: handler,
+		Name:    "twistbench",
+		// fasthttp logs every refused request (an oversized body, a
+		// malformed line) itself; the client already got a JSON error.
+		Logger:             fastLogger{a.cfg.Log},
 		MaxRequestBodySize: a.cfg.MaxBody,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
@@ -68,3 +72,11 @@ func writeFast(ctx *fasthttp.RequestCtx, resp response) {
 	}
 	ctx.SetBody(resp.body)
 }
+
+// fastLogger sends fasthttp's own messages to the configured slog logger
+// at debug level.
+type fastLogger struct {
+	l interface{ Debug(string, ...any) }
+}
+
+func (f fastLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }

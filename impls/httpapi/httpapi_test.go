@@ -63,7 +63,14 @@ func TestConformance(t *testing.T) {
 							t.Cleanup(func() { s.Close() })
 							f := serve(t, engine, s, db)
 							if cut != nil {
-								f.CutDatabase = func() { cut.Cut(); t.Cleanup(cut.Restore) }
+								f.CutDatabase = func() {
+									cut.Cut()
+									t.Cleanup(func() {
+										if err := cut.Restore(); err != nil {
+											t.Errorf("restoring the database proxy: %v", err)
+										}
+									})
+								}
 							}
 							return f
 						})
@@ -99,16 +106,20 @@ func serve(t conformance.T, engine httpapi.Engine, s store.Store, db *store.DB) 
 // server the connection goes through a loopback proxy the suite can cut, so
 // that "the database is unreachable" is real (connections reset, new ones
 // refused) rather than simulated; SQLite has no network and no proxy.
-func openBehindProxy(t *testing.T, d store.Dialect) (*store.DB, *proxy) {
+func openBehindProxy(t *testing.T, d store.Dialect) (*store.DB, *containers.Proxy) {
 	t.Helper()
 	dsn := containers.TestDSN(t, d)
-	var p *proxy
+	var p *containers.Proxy
 	if d != store.SQLite {
 		u, err := url.Parse(dsn)
 		if err != nil {
 			t.Fatalf("parsing test DSN: %v", err)
 		}
-		p = startProxy(t, u.Host)
+		p, err = containers.StartProxy(u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
 		u.Host = p.Addr()
 		dsn = u.String()
 	}
