@@ -371,6 +371,10 @@ func runReactorSuite(ctx context.Context, o benchOptions, prof bench.Profile, rs
 
 func runStoreSuite(ctx context.Context, prof bench.Profile, ss []string, dialects []store.Dialect, runner *bench.Runner, file *results.File, stderr io.Writer) ([]results.Benchmark, []string, error) {
 	prov := containers.NewProvider()
+	// One server per dialect for the whole run (every back-end gets a
+	// fresh database on it), stopped when the suite ends.
+	prov.Keep = true
+	defer prov.Close()
 	var skipped []string
 	var usable []store.Dialect
 	for _, d := range dialects {
