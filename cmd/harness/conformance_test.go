@@ -47,7 +47,7 @@ func TestConformanceCommand(t *testing.T) {
 					t.Errorf("result %+v, want reactor/stdnet pass", r)
 				}
 			}
-			storeSkipped := strings.Contains(strings.Join(m.Skipped, "\n"), "store suite: not wired")
+			storeSkipped := strings.Contains(strings.Join(m.Skipped, "\n"), "store suite: no store back-end selected")
 			if storeSkipped != (suite == "all") {
 				t.Errorf("--suite %s: skipped = %q", suite, m.Skipped)
 			}
