@@ -108,14 +108,14 @@ func TestConformanceCommandUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown suite", []string{"--suite", "http", "--out", dir}, `unknown suite "http"`},
+		{"unknown suite", []string{"--suite", "nosuch", "--out", dir}, `unknown suite "nosuch"`},
 		{"unknown back-end", []string{"--suite", "reactor", "--backends", "stdnet,nope", "--out", dir}, `unknown reactor back-end "nope"`},
 		{"unknown back-end in all", []string{"--backends", "nope", "--out", dir}, `unknown back-end "nope"`},
-		{"store alone", []string{"--suite", "store", "--out", dir}, "store suite: not wired"},
+		{"unknown dialect", []string{"--suite", "store", "--dialects", "oracle", "--out", dir}, `--dialects: unknown dialect "oracle"`},
 		{"no out", []string{"--suite", "reactor"}, `"out" not set`},
 		{"zero timeout", []string{"--timeout", "0s", "--out", dir}, "--timeout must be positive"},
 		{"bad run", []string{"--run", "(", "--out", dir}, `--run "("`},
-		{"only a store back-end", []string{"--backends", "gorm", "--out", dir}, "nothing ran: reactor suite: no reactor back-end selected; store suite: not wired"},
+		{"a store back-end in the reactor suite", []string{"--suite", "reactor", "--backends", "gorm", "--out", dir}, `unknown reactor back-end "gorm"`},
 		{"out is a file", []string{"--suite", "reactor", "--backends", "stdnet", "--out", "conformance_test.go"}, "--out: mkdir conformance_test.go"},
 		{"run matches nothing", []string{"--suite", "reactor", "--backends", "stdnet", "--run", "^NOPE$", "--out", dir}, "matches no case"},
 	}

@@ -193,7 +193,7 @@ func TestBrokenStoresAreCaught(t *testing.T) {
 		fail []string
 	}{
 		{mode: "duplicate-is-nil", fail: []string{"ST-HOST-002", "ST-HOST-003"}},
-		{mode: "sql-before-validation", fail: []string{"ST-HOST-006", "ST-HOST-007", "ST-HOST-008"}},
+		{mode: "sql-before-validation", fail: []string{"ST-HOST-006", "ST-HOST-007", "ST-HOST-008", "ST-HOST-010"}},
 		// One row at a time also runs SQL for the valid rows before the
 		// invalid one: ST-BULK-004 catches that too.
 		{mode: "non-atomic-bulk", fail: []string{"ST-BULK-002", "ST-BULK-003", "ST-BULK-004", "ST-BULK-007"}},
