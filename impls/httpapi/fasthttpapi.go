@@ -48,7 +48,7 @@ func NewFastHTTP(cfg Config) *fasthttp.Server {
 		Name:    "twistbench",
 		// fasthttp logs every refused request (an oversized body, a
 		// malformed line) itself; the client already got a JSON error.
-		Logger:             fastLogger{a.cfg.Log},
+		Logger: fastLogger{a.cfg.Log},
 		// fasthttp refuses a body over MaxRequestBodySize as soon as it
 		// reads the headers and closes the connection with the body
 		// unread: the kernel then resets it, and a client still sending
