@@ -30,6 +30,23 @@
 // a benchmark run by go test must; server-cpu-ns/op is the honest share of
 // the server, an upper bound rather than an exact figure.
 //
+// # Why not the generators of package bench
+//
+// `harness bench` drives servers with bench.Echo and bench.Poetry; these
+// benchmarks deliberately do not, for two reasons. Those generators are
+// windowed by the wall clock (warm-up, then a fixed Duration; an operation
+// counts only inside the window, CPU is sampled on timers at the window's
+// edges, rates divide by the configured Duration), so driving them by b.N
+// would need a count-bounded mode threaded through their schedule, both
+// echo loops, the poetry fetch loop, the CPU sampling and the rates, not an
+// additive option. And they run one goroutine per connection on Go's
+// netpoller, so in one process their CPU cannot be told from the server's
+// (bench.InProcess reports no server CPU for that reason), whereas the
+// locked client threads here are what make server-cpu-ns/op measurable. The
+// protocols' server side is the same code in both (impls/echo,
+// impls/poetry); for figures from the shared generators, with the server's
+// CPU read from its own process, use `harness bench`.
+//
 // Sub-benchmarks are keyed for benchstat, back-end first
 // (BenchmarkEcho/backend=epoll/conns=64/size=4096), so that the outputs of
 // several back-ends, concatenated, compare with `benchstat -col /backend`

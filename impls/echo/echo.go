@@ -59,22 +59,24 @@ var (
 // it reports the outcome exactly once, through the function given there.
 type Client struct {
 	msg  []byte
-	got  []byte // what came back so far; a prefix of msg while all is well
-	bad  bool   // a mismatch was seen: ignore whatever else arrives
 	done func(echoed []byte, err error)
 	once sync.Once
 
-	mu     sync.Mutex        // guards t, cause and lostOK, which Cancel uses from another goroutine
+	// mu guards everything below: Cancel reads what came back and aborts
+	// the transport from another goroutine while the reactor delivers data.
+	mu     sync.Mutex
+	got    []byte            // what came back so far; a prefix of msg while all is well
 	t      reactor.Transport // nil until ConnectionMade
-	cause  error             // why the client gave up early, if it did
+	cause  error             // why the client gave up early (a mismatch, or Cancel), if it did
 	lostOK bool              // the whole message came back and matched
+	ended  bool              // ConnectionLost ran
 }
 
 // NewClient returns a client that sends msg (which it does not modify, and
 // which must not change until done is called) and then calls done exactly
 // once: with the echoed bytes and a nil error when they equal msg, or with
-// what came back so far and an error. done runs on a reactor goroutine and
-// must not block.
+// what came back so far and an error. done runs on the goroutine that
+// reports (a reactor's, or Cancel's caller) and must not block.
 func NewClient(msg []byte, done func(echoed []byte, err error)) *Client {
 	return &Client{msg: msg, got: make([]byte, 0, len(msg)), done: done}
 }
@@ -85,6 +87,9 @@ func (c *Client) ConnectionMade(t reactor.Transport) {
 	c.mu.Lock()
 	c.t = t
 	cause := c.cause
+	if cause == nil && len(c.msg) == 0 {
+		c.lostOK = true
+	}
 	c.mu.Unlock()
 	if cause != nil { // cancelled while the connection was being made
 		t.AbortConnection()
@@ -92,9 +97,6 @@ func (c *Client) ConnectionMade(t reactor.Transport) {
 	}
 	t.Write(c.msg)
 	if len(c.msg) == 0 {
-		c.mu.Lock()
-		c.lostOK = true
-		c.mu.Unlock()
 		t.LoseConnection()
 	}
 }
@@ -102,13 +104,16 @@ func (c *Client) ConnectionMade(t reactor.Transport) {
 // DataReceived compares the bytes with the next part of the message and
 // loses the connection once all of it has come back. On a mismatch it
 // aborts: nothing the server sends afterwards can repair the exchange.
+// After a mismatch or Cancel it ignores what arrives.
 func (c *Client) DataReceived(data []byte) {
-	if c.bad {
+	c.mu.Lock()
+	if c.cause != nil {
+		c.mu.Unlock()
 		return
 	}
 	off := len(c.got)
 	if off+len(data) > len(c.msg) {
-		c.giveUp(fmt.Errorf("%w: %d bytes came back for a %d-byte message", ErrMismatch, off+len(data), len(c.msg)))
+		c.giveUpLocked(fmt.Errorf("%w: %d bytes came back for a %d-byte message", ErrMismatch, off+len(data), len(c.msg)))
 		return
 	}
 	if want := c.msg[off : off+len(data)]; !bytes.Equal(data, want) {
@@ -117,15 +122,16 @@ func (c *Client) DataReceived(data []byte) {
 			i++
 		}
 		c.got = append(c.got, data[:i+1]...)
-		c.giveUp(fmt.Errorf("%w: byte %d is %#02x, sent %#02x", ErrMismatch, off+i, data[i], want[i]))
+		c.giveUpLocked(fmt.Errorf("%w: byte %d is %#02x, sent %#02x", ErrMismatch, off+i, data[i], want[i]))
 		return
 	}
 	c.got = append(c.got, data...)
-	if len(c.got) == len(c.msg) {
-		c.mu.Lock()
-		c.lostOK = true
-		c.mu.Unlock()
-		c.t.LoseConnection()
+	whole := len(c.got) == len(c.msg)
+	c.lostOK = c.lostOK || whole
+	t := c.t
+	c.mu.Unlock()
+	if whole {
+		t.LoseConnection()
 	}
 }
 
@@ -135,79 +141,115 @@ func (c *Client) DataReceived(data []byte) {
 // printed the answer by then too).
 func (c *Client) ConnectionLost(err error) {
 	c.mu.Lock()
-	cause, ok := c.cause, c.lostOK
+	c.ended = true
+	cause, ok, got := c.cause, c.lostOK, c.got
 	c.mu.Unlock()
 	switch {
-	case cause != nil:
-		c.finish(cause)
+	case cause != nil: // a mismatch; after Cancel, finish does nothing
+		c.finish(got, cause)
 	case ok:
-		c.finish(nil)
+		c.finish(got, nil)
 	case err != nil:
-		c.finish(fmt.Errorf("%w after %d of %d bytes: %w", ErrShort, len(c.got), len(c.msg), err))
+		c.finish(got, fmt.Errorf("%w after %d of %d bytes: %w", ErrShort, len(got), len(c.msg), err))
 	default:
-		c.finish(fmt.Errorf("%w: %d of %d bytes", ErrShort, len(c.got), len(c.msg)))
+		c.finish(got, fmt.Errorf("%w: %d of %d bytes", ErrShort, len(got), len(c.msg)))
 	}
 }
 
-// Cancel gives up on the exchange with cause (typically ctx.Err()): the
-// connection is aborted, and done hears cause. It is safe from any goroutine
-// and does nothing once the message has come back whole.
+// Cancel gives up on the exchange with cause (typically ctx.Err()): done
+// hears cause and what had come back, at once, and the connection, if it
+// was made, is aborted. Cancel does not wait for the reactor: a connect that
+// never reports, or an abort whose ConnectionLost never comes, cannot hold
+// the outcome back, and whatever the reactor reports later is ignored. It is
+// safe from any goroutine. Once the message has come back whole it aborts
+// nothing (the connection is closing cleanly) and reports the success, if
+// ConnectionLost has not yet; after the exchange has ended it does nothing.
 func (c *Client) Cancel(cause error) {
 	c.mu.Lock()
-	if c.lostOK || c.cause != nil {
+	if c.cause != nil || c.ended {
 		c.mu.Unlock()
 		return
 	}
+	if c.lostOK {
+		got := c.got
+		c.mu.Unlock()
+		c.finish(got, nil)
+		return
+	}
 	c.cause = cause
-	t := c.t
+	t, got := c.t, c.got // got no longer grows: DataReceived ignores bytes from now on
 	c.mu.Unlock()
 	if t != nil {
 		t.AbortConnection()
 	}
+	c.finish(got, cause)
 }
 
-// giveUp records cause and aborts; ConnectionLost reports it.
-func (c *Client) giveUp(cause error) {
-	c.bad = true
-	c.mu.Lock()
-	if c.cause == nil {
-		c.cause = cause
-	}
+// giveUpLocked records cause, releases c.mu and aborts; ConnectionLost
+// reports cause.
+func (c *Client) giveUpLocked(cause error) {
+	c.cause = cause
+	t := c.t
 	c.mu.Unlock()
-	c.t.AbortConnection()
+	t.AbortConnection()
 }
 
 // failed reports a connection that was never made.
-func (c *Client) failed(err error) { c.finish(err) }
+func (c *Client) failed(err error) { c.finish(nil, err) }
 
-func (c *Client) finish(err error) {
-	c.once.Do(func() { c.done(c.got, err) })
+func (c *Client) finish(echoed []byte, err error) {
+	c.once.Do(func() { c.done(echoed, err) })
 }
 
 // Connect starts one exchange with the echo server at addr on r and returns
 // at once; done is called exactly once, as NewClient describes. When ctx
-// ends first, the connection (or the attempt) is aborted and done hears
-// ctx.Err() (or the reactor's connect error, which wraps it).
+// ends first, done is called at once with ctx's error (see ctxErr) and the
+// connection, or the attempt, is aborted, whether or not the reactor ever
+// reports on it; a reactor that reports first may give its own connect
+// error instead, which wraps ctx.Err() by the contract.
 func Connect(ctx context.Context, r reactor.Reactor, addr string, msg []byte, done func(echoed []byte, err error)) {
-	var stop func() bool
+	// stop unregisters the cancellation once the exchange has ended, so a
+	// long-lived ctx does not keep every finished client. It is assigned
+	// under mu because, on a ctx that has already ended, the AfterFunc may
+	// report (and so read stop) before AfterFunc returns; done then has
+	// nothing to unregister.
+	var (
+		mu   sync.Mutex
+		stop func() bool
+	)
 	c := NewClient(msg, func(echoed []byte, err error) {
-		if stop != nil {
-			stop()
+		mu.Lock()
+		s := stop
+		mu.Unlock()
+		if s != nil {
+			s()
 		}
 		done(echoed, err)
 	})
-	// stop is set before Connect so that done never races with its
-	// assignment; AfterFunc's callback only cancels, it never calls done.
-	stop = context.AfterFunc(ctx, func() { c.Cancel(context.Cause(ctx)) })
+	mu.Lock()
+	stop = context.AfterFunc(ctx, func() { c.Cancel(ctxErr(ctx)) })
+	mu.Unlock()
 	r.Connect(ctx, addr, reactor.ClientFuncs{
 		Build:  func(net.Addr) reactor.Protocol { return c },
 		Failed: func(_ string, err error) { c.failed(err) },
 	})
 }
 
+// ctxErr is the error of an ended ctx: ctx.Err(), so that errors.Is matches
+// context.Canceled or context.DeadlineExceeded, with the cause given to
+// WithCancelCause or WithTimeoutCause wrapped beside it when there is one.
+func ctxErr(ctx context.Context) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause == nil || cause == err {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, cause)
+}
+
 // Roundtrip sends msg to the echo server at addr over r, waits for it to
 // come back, and returns the echoed bytes. It is the blocking form of
-// Connect: the error is nil only when exactly msg came back.
+// Connect: the error is nil only when exactly msg came back. It returns by
+// the time ctx ends, with ctx's error, even if the reactor never reports.
 func Roundtrip(ctx context.Context, r reactor.Reactor, addr string, msg []byte) ([]byte, error) {
 	type outcome struct {
 		echoed []byte

@@ -66,19 +66,23 @@ type Result struct {
 // Client is the client protocol for one download. It reports exactly once,
 // through the function given to NewClient.
 type Client struct {
-	poem []byte
 	done func(poem []byte, err error)
 	once sync.Once
 
-	mu    sync.Mutex        // guards t and cause, which Cancel uses from another goroutine
+	// mu guards everything below: Cancel reads the poem and aborts the
+	// transport from another goroutine while the reactor delivers data.
+	mu    sync.Mutex
+	poem  []byte
 	t     reactor.Transport // nil until ConnectionMade
 	cause error             // why the download was given up, if it was
 	ended bool              // ConnectionLost ran
 }
 
 // NewClient returns a client that collects a poem and calls done exactly
-// once when its connection ends, or when the connection cannot be made.
-// done runs on a reactor goroutine and must not block.
+// once: when its connection ends, when the connection cannot be made, or
+// when Cancel gives it up, whichever comes first. done runs on the
+// goroutine that reports (a reactor's, or Cancel's caller) and must not
+// block.
 func NewClient(done func(poem []byte, err error)) *Client {
 	return &Client{done: done}
 }
@@ -95,23 +99,34 @@ func (c *Client) ConnectionMade(t reactor.Transport) {
 }
 
 // DataReceived appends the bytes to the poem (a copy: data dies with the
-// call).
-func (c *Client) DataReceived(data []byte) { c.poem = append(c.poem, data...) }
+// call). Bytes that arrive after Cancel are dropped: the poem has been
+// reported already.
+func (c *Client) DataReceived(data []byte) {
+	c.mu.Lock()
+	if c.cause == nil {
+		c.poem = append(c.poem, data...)
+	}
+	c.mu.Unlock()
+}
 
 // ConnectionLost completes the download: a clean close is a whole poem.
 func (c *Client) ConnectionLost(err error) {
 	c.mu.Lock()
 	c.ended = true
-	if c.cause != nil {
+	poem := c.poem
+	if c.cause != nil { // given up: an abort from Cancel may land here first
 		err = c.cause
 	}
 	c.mu.Unlock()
-	c.finish(err)
+	c.finish(poem, err)
 }
 
-// Cancel gives up the download with cause (typically ctx.Err()): the
-// connection is aborted and done hears cause. It is safe from any goroutine
-// and does nothing after the connection has ended.
+// Cancel gives up the download with cause (typically ctx.Err()): done hears
+// cause and what had arrived, at once, and the connection, if it was made,
+// is aborted. Cancel does not wait for the reactor: a connect that never
+// reports, or an abort whose ConnectionLost never comes, cannot hold the
+// result back, and whatever the reactor reports later is ignored. It is
+// safe from any goroutine and does nothing after the connection has ended.
 func (c *Client) Cancel(cause error) {
 	c.mu.Lock()
 	if c.ended || c.cause != nil {
@@ -119,38 +134,74 @@ func (c *Client) Cancel(cause error) {
 		return
 	}
 	c.cause = cause
-	t := c.t
+	t, poem := c.t, c.poem // poem no longer grows: DataReceived drops bytes from now on
 	c.mu.Unlock()
 	if t != nil {
 		t.AbortConnection()
 	}
+	c.finish(poem, cause)
 }
 
-func (c *Client) finish(err error) {
-	c.once.Do(func() { c.done(c.poem, err) })
+// failed reports a connection that could not be made.
+func (c *Client) failed(err error) {
+	c.finish(nil, err)
+}
+
+func (c *Client) finish(poem []byte, err error) {
+	c.once.Do(func() { c.done(poem, err) })
 }
 
 // Fetch starts downloading the poem served at addr on r and returns at once;
-// done is called exactly once with the result. When ctx ends first, the
-// download is aborted and the result's Err is ctx.Err() (or the reactor's
-// connect error, which wraps it).
+// done is called exactly once with the result. When ctx ends first, done is
+// called at once with ctx's error (see ctxErr) and the download is aborted,
+// whether or not the reactor ever reports on it; a reactor that reports
+// first may give its own connect error instead, which wraps ctx.Err() by
+// the contract.
 func Fetch(ctx context.Context, r reactor.Reactor, addr string, done func(Result)) {
-	var stop func() bool
+	// stop unregisters the cancellation once the download has ended, so a
+	// long-lived ctx does not keep every finished client. It is assigned
+	// under mu because, on a ctx that has already ended, the AfterFunc may
+	// report (and so read stop) before AfterFunc returns; done then has
+	// nothing to unregister.
+	var (
+		mu   sync.Mutex
+		stop func() bool
+	)
 	c := NewClient(func(poem []byte, err error) {
-		stop()
+		mu.Lock()
+		s := stop
+		mu.Unlock()
+		if s != nil {
+			s()
+		}
 		done(Result{Addr: addr, Poem: poem, Err: err})
 	})
-	stop = context.AfterFunc(ctx, func() { c.Cancel(context.Cause(ctx)) })
+	mu.Lock()
+	stop = context.AfterFunc(ctx, func() { c.Cancel(ctxErr(ctx)) })
+	mu.Unlock()
 	r.Connect(ctx, addr, reactor.ClientFuncs{
 		Build:  func(net.Addr) reactor.Protocol { return c },
-		Failed: func(_ string, err error) { c.finish(err) },
+		Failed: func(_ string, err error) { c.failed(err) },
 	})
+}
+
+// ctxErr is the error of an ended ctx: ctx.Err(), so that errors.Is matches
+// context.Canceled or context.DeadlineExceeded, with the cause given to
+// WithCancelCause or WithTimeoutCause wrapped beside it when there is one.
+func ctxErr(ctx context.Context) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause == nil || cause == err {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, cause)
 }
 
 // Get downloads from every address at once and returns one Result per
 // address, in the order given, when every download has ended. A failure is
 // reported in its own Result and does not stop the others; ctx bounds the
-// whole: when it ends, the downloads still running fail with ctx.Err().
+// whole: when it ends, every download still running is aborted and fails
+// with ctx.Err() (keeping what arrived), and Get returns without waiting for
+// the reactor, even one that never reports a connect.
 func Get(ctx context.Context, r reactor.Reactor, addrs []string) []Result {
 	results := make([]Result, len(addrs))
 	var wg sync.WaitGroup
