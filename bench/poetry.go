@@ -97,10 +97,14 @@ func fetchLoop(ctx context.Context, cfg *PoetryConfig, addr string, w int, t *ta
 			return attempts
 		}
 		switch {
-		case !sched.counts(begin, end):
-		case ok:
+		case ok && sched.counts(begin, end):
 			t.op(w, end.Sub(begin), n)
-		default:
+		case !ok && inWindow:
+			// A fetch that began in the window and failed counts even
+			// if it ended after the window: a connect stalled past the
+			// close (a dropped SYN waits a second or more for its
+			// retransmit) must show as an error, not vanish and leave
+			// an empty window that looks like a quiet one.
 			t.fail(w)
 		}
 	}
@@ -109,7 +113,9 @@ func fetchLoop(ctx context.Context, cfg *PoetryConfig, addr string, w int, t *ta
 
 // fetch downloads one poem and reports its size and whether it matched.
 func fetch(ctx context.Context, d *net.Dialer, addr string, poem, buf []byte, deadline time.Time) (int, bool) {
-	c, err := d.DialContext(ctx, "tcp", addr)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	c, err := d.DialContext(dctx, "tcp", addr)
+	cancel()
 	if err != nil {
 		return 0, false
 	}

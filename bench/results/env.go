@@ -46,6 +46,12 @@ type Environment struct {
 	// and TopProcesses the busiest other processes then: what else was
 	// competing for the CPUs.
 	LoadAverage  []float64 `json:"load_average,omitempty"`
+	// ConntrackMax and ConntrackCount are netfilter's connection-tracking
+	// table size and use at start, where the module is loaded (a Docker
+	// host): loopback connections are tracked too, and a full table drops
+	// SYNs, which stalls connection-churn scenarios (poetry) for seconds.
+	ConntrackMax   int64 `json:"conntrack_max,omitempty"`
+	ConntrackCount int64 `json:"conntrack_count,omitempty"`
 	TopProcesses []Process `json:"top_processes,omitempty"`
 }
 
@@ -82,10 +88,22 @@ func CollectEnvironment(ctx context.Context, sample time.Duration) Environment {
 	env.Hostname, _ = os.Hostname()
 	env.Commit, env.Modified = commit(ctx)
 	env.LoadAverage = loadAverage()
+	env.ConntrackMax = readInt("/proc/sys/net/netfilter/nf_conntrack_max")
+	env.ConntrackCount = readInt("/proc/sys/net/netfilter/nf_conntrack_count")
 	if sample > 0 {
 		env.TopProcesses = topProcesses(ctx, sample, 5)
 	}
 	return env
+}
+
+// readInt reads a /proc number, or 0 when the file is absent.
+func readInt(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
 }
 
 func cpuModel() string {
