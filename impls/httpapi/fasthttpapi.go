@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -41,7 +42,12 @@ func NewFastHTTP(cfg Config) *fasthttp.Server {
 			writeFast(ctx, tooLarge(a.cfg.MaxBody))
 			return
 		}
-		writeFast(ctx, a.dispatch(ctx, req))
+		// Not ctx: a *RequestCtx is recycled once the handler returns, and
+		// a context derived from it would keep reading it from the
+		// context package's goroutine (the race detector caught that).
+		// fasthttp cancels nothing per request; the store call is bounded
+		// by Config.Timeout instead.
+		writeFast(ctx, a.dispatch(context.Background(), req))
 	}
 	return &fasthttp.Server{
 		Handler: handler,
