@@ -100,7 +100,7 @@ func TestBrowser(t *testing.T) {
 	if len(console) > 0 {
 		t.Errorf("console messages while loading the report:\n%s", strings.Join(console, "\n"))
 	}
-	for _, id := range []string{`id="verdicts"`, `id="matrix"`, `id="environment"`, `id="compare"`, `id="geomeans"`} {
+	for _, id := range []string{`id="verdicts"`, `id="matrix-table-reactor"`, `id="environment"`, `id="compare"`, `id="geomeans"`} {
 		if !strings.Contains(dom, id) {
 			t.Errorf("rendered DOM lacks %s", id)
 		}

@@ -36,13 +36,15 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 		b.WriteString("\n")
 	}
-	if r.Matrix != nil {
+	if len(r.Matrices) > 0 {
 		var fails []string
-		for _, cat := range r.Matrix.Categories {
-			for _, row := range cat.Rows {
-				for i, c := range row.Cells {
-					if c.Class == "fail" || c.Class == "non-strict" {
-						fails = append(fails, fmt.Sprintf("- `%s` on %s (%s): %s", row.Info.ID, r.Matrix.Columns[i], c.Label, oneLine(c.Message)))
+		for _, m := range r.Matrices {
+			for _, cat := range m.Categories {
+				for _, row := range cat.Rows {
+					for i, c := range row.Cells {
+						if c.Class == "fail" || c.Class == "non-strict" {
+							fails = append(fails, fmt.Sprintf("- `%s` on %s %s (%s): %s", row.Info.ID, m.Suite, m.Columns[i], c.Label, oneLine(c.Message)))
+						}
 					}
 				}
 			}

@@ -32,7 +32,7 @@ type Report struct {
 	Skipped   []string
 
 	Overview   []BackendVerdict
-	Matrix     *MatrixView
+	Matrices   []*MatrixView // one per suite
 	Scenarios  []ScenarioTable
 	Charts     []Chart
 	Comparison *Comparison
@@ -91,10 +91,10 @@ func Build(in *Inputs, opt Options) (*Report, error) {
 		return nil, fmt.Errorf("merging results: %w", err)
 	}
 	if len(in.Conformance) > 0 {
-		r.Matrix = buildMatrix(in.Conformance)
+		r.Matrices = buildMatrices(in.Conformance)
 	}
 	r.Scenarios = buildScenarios(head)
-	r.Overview = buildOverview(r.Matrix, r.Scenarios)
+	r.Overview = buildOverview(r.Matrices, r.Scenarios)
 	r.Charts = buildCharts(head)
 	if len(in.Baseline) > 0 {
 		base, err := merge(in.Baseline)
@@ -107,9 +107,10 @@ func Build(in *Inputs, opt Options) (*Report, error) {
 	return r, nil
 }
 
-// MatrixView is the conformance matrix: rows are cases grouped by
+// MatrixView is one suite's conformance matrix: rows are cases grouped by
 // category, columns are back-ends (x dialect).
 type MatrixView struct {
+	Suite      string
 	Columns    []string
 	Categories []CategoryRows
 	// Details has one entry per case, for the detail sections.
@@ -150,21 +151,28 @@ type Observation struct {
 	Duration                      time.Duration
 }
 
+// column names a matrix column within its suite: the back-end, and the
+// dialect where there is one.
 func column(res conformance.Result) string {
-	c := res.Suite + ":" + res.Backend
+	c := res.Backend
 	if res.Dialect != "" {
 		c += "/" + res.Dialect
 	}
 	return c
 }
 
-func buildMatrix(ms []*conformance.Matrix) *MatrixView {
+// buildMatrices builds one matrix per suite, in the order the suites first
+// appear: a reactor case has no cell in a store column, so one table of
+// every column would be mostly "Missing" that means "not applicable".
+// Cases no result names (not run anywhere) are left out.
+func buildMatrices(ms []*conformance.Matrix) []*MatrixView {
 	infos := map[string]conformance.Info{} // by case ID
 	var caseOrder []string
 	suiteOf := map[string]string{}
+	var suiteOrder []string
+	cols := map[string][]string{}                       // suite -> columns
+	seenCol := map[string]bool{}                        // suite + column
 	cells := map[string]map[string]conformance.Result{} // case ID -> column -> result
-	var cols []string
-	seenCol := map[string]bool{}
 	for _, m := range ms {
 		for _, c := range m.Cases {
 			if _, ok := infos[c.ID]; !ok {
@@ -173,10 +181,14 @@ func buildMatrix(ms []*conformance.Matrix) *MatrixView {
 			}
 		}
 		for _, res := range m.Results {
+			if _, ok := cols[res.Suite]; !ok {
+				suiteOrder = append(suiteOrder, res.Suite)
+				cols[res.Suite] = nil
+			}
 			col := column(res)
-			if !seenCol[col] {
-				seenCol[col] = true
-				cols = append(cols, col)
+			if !seenCol[res.Suite+"\x00"+col] {
+				seenCol[res.Suite+"\x00"+col] = true
+				cols[res.Suite] = append(cols[res.Suite], col)
 			}
 			suiteOf[res.Case] = res.Suite
 			if cells[res.Case] == nil {
@@ -185,39 +197,43 @@ func buildMatrix(ms []*conformance.Matrix) *MatrixView {
 			cells[res.Case][col] = res
 		}
 	}
-	mv := &MatrixView{Columns: cols}
-	byCat := map[string]*CategoryRows{}
-	var catOrder []string
-	for _, id := range caseOrder {
-		info := infos[id]
-		cat := info.Category
-		if suiteOf[id] != "" {
-			cat = suiteOf[id] + " / " + cat
-		}
-		if byCat[cat] == nil {
-			byCat[cat] = &CategoryRows{Category: cat}
-			catOrder = append(catOrder, cat)
-		}
-		row := MatrixRow{Info: info, Suite: suiteOf[id]}
-		det := CaseDetail{Info: info, Suite: suiteOf[id]}
-		for _, col := range cols {
-			res, ok := cells[id][col]
-			if !ok {
-				row.Cells = append(row.Cells, Cell{Class: "missing", Label: "Missing"})
+	var out []*MatrixView
+	for _, suite := range suiteOrder {
+		mv := &MatrixView{Suite: suite, Columns: cols[suite]}
+		byCat := map[string]*CategoryRows{}
+		var catOrder []string
+		for _, id := range caseOrder {
+			if suiteOf[id] != suite {
 				continue
 			}
-			row.Cells = append(row.Cells, cellOf(res))
-			det.Observed = append(det.Observed, Observation{
-				Column: col, Verdict: string(res.Verdict), Message: res.Message, Log: res.Log, Duration: res.Duration,
-			})
+			info := infos[id]
+			cat := info.Category
+			if byCat[cat] == nil {
+				byCat[cat] = &CategoryRows{Category: cat}
+				catOrder = append(catOrder, cat)
+			}
+			row := MatrixRow{Info: info, Suite: suite}
+			det := CaseDetail{Info: info, Suite: suite}
+			for _, col := range mv.Columns {
+				res, ok := cells[id][col]
+				if !ok {
+					row.Cells = append(row.Cells, Cell{Class: "missing", Label: "Missing"})
+					continue
+				}
+				row.Cells = append(row.Cells, cellOf(res))
+				det.Observed = append(det.Observed, Observation{
+					Column: col, Verdict: string(res.Verdict), Message: res.Message, Log: res.Log, Duration: res.Duration,
+				})
+			}
+			byCat[cat].Rows = append(byCat[cat].Rows, row)
+			mv.Details = append(mv.Details, det)
 		}
-		byCat[cat].Rows = append(byCat[cat].Rows, row)
-		mv.Details = append(mv.Details, det)
+		for _, c := range catOrder {
+			mv.Categories = append(mv.Categories, *byCat[c])
+		}
+		out = append(out, mv)
 	}
-	for _, c := range catOrder {
-		mv.Categories = append(mv.Categories, *byCat[c])
-	}
-	return mv
+	return out
 }
 
 func cellOf(res conformance.Result) Cell {
@@ -339,7 +355,7 @@ func markBest(rows []ScenarioRow) {
 	}
 }
 
-func buildOverview(m *MatrixView, ts []ScenarioTable) []BackendVerdict {
+func buildOverview(ms []*MatrixView, ts []ScenarioTable) []BackendVerdict {
 	byName := map[string]*BackendVerdict{}
 	var order []string
 	get := func(suite, name string) *BackendVerdict {
@@ -350,12 +366,11 @@ func buildOverview(m *MatrixView, ts []ScenarioTable) []BackendVerdict {
 		}
 		return byName[k]
 	}
-	if m != nil {
+	for _, m := range ms {
 		for _, cat := range m.Categories {
 			for _, row := range cat.Rows {
 				for i, cell := range row.Cells {
-					suite, name, _ := strings.Cut(m.Columns[i], ":")
-					v := get(suite, name)
+					v := get(m.Suite, m.Columns[i])
 					v.HasConformance = true
 					switch cell.Class {
 					case "pass":

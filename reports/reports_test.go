@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twistbench/twistbench/conformance"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -99,10 +101,14 @@ func TestOverviewAndMatrix(t *testing.T) {
 		}
 	}
 	cells := map[string]string{}
-	for _, cat := range r.Matrix.Categories {
+	if len(r.Matrices) != 1 || r.Matrices[0].Suite != "reactor" {
+		t.Fatalf("%d matrices, want one for the reactor suite", len(r.Matrices))
+	}
+	m := r.Matrices[0]
+	for _, cat := range m.Categories {
 		for _, row := range cat.Rows {
 			for i, c := range row.Cells {
-				cells[row.Info.ID+"@"+r.Matrix.Columns[i]] = c.Class
+				cells[row.Info.ID+"@reactor:"+m.Columns[i]] = c.Class
 			}
 		}
 	}
@@ -262,5 +268,38 @@ func TestCharts(t *testing.T) {
 	}
 	if kinds["throughput"] != 1 || kinds["latency"] != 1 || kinds["store"] != 1 {
 		t.Errorf("charts by kind %v, want one throughput, one latency, one store", kinds)
+	}
+}
+
+// TestMatrixPerSuite: each suite gets its own matrix with its own columns,
+// so a reactor case shows no "Missing" cell under a store back-end.
+func TestMatrixPerSuite(t *testing.T) {
+	m := fixtureMatrix()
+	m.Cases = append(m.Cases, conformance.Info{ID: "ST-HOST-001", Category: "hosts", Level: conformance.Must, Statement: "CreateHost sets an ID"})
+	for _, d := range []string{"sqlite", "postgres"} {
+		m.Results = append(m.Results, conformance.Result{Suite: "store", Case: "ST-HOST-001", Backend: "gorm", Dialect: d, Verdict: conformance.Pass})
+	}
+	ms := buildMatrices([]*conformance.Matrix{m})
+	if len(ms) != 2 || ms[0].Suite != "reactor" || ms[1].Suite != "store" {
+		t.Fatalf("matrices %v, want reactor then store", ms)
+	}
+	if got := strings.Join(ms[1].Columns, ","); got != "gorm/sqlite,gorm/postgres" {
+		t.Errorf("store columns %q", got)
+	}
+	for _, cat := range ms[1].Categories {
+		for _, row := range cat.Rows {
+			for _, c := range row.Cells {
+				if c.Class != "pass" {
+					t.Errorf("store cell of %s is %s", row.Info.ID, c.Class)
+				}
+			}
+		}
+	}
+	for _, cat := range ms[0].Categories {
+		for _, row := range cat.Rows {
+			if len(row.Cells) != len(ms[0].Columns) || len(ms[0].Columns) != 2 {
+				t.Errorf("reactor row %s has %d cells for columns %v", row.Info.ID, len(row.Cells), ms[0].Columns)
+			}
+		}
 	}
 }

@@ -67,7 +67,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`id="matrix"`, `id="verdicts"`, "reactor / echo-closed", "stdnet", "sql/sqlite"} {
+	for _, want := range []string{`id="matrix-table-reactor"`, `id="matrix-table-store"`, `id="matrix-table-http"`, `id="verdicts"`, "reactor / echo-closed", "stdnet", "sql/sqlite"} {
 		if !strings.Contains(string(page), want) && !strings.Contains(string(page), strings.ToLower(want)) {
 			t.Errorf("report lacks %q", want)
 		}
