@@ -45,14 +45,14 @@ type Environment struct {
 	// LoadAverage is /proc/loadavg's 1, 5 and 15 minute figures at start,
 	// and TopProcesses the busiest other processes then: what else was
 	// competing for the CPUs.
-	LoadAverage  []float64 `json:"load_average,omitempty"`
+	LoadAverage []float64 `json:"load_average,omitempty"`
 	// ConntrackMax and ConntrackCount are netfilter's connection-tracking
 	// table size and use at start, where the module is loaded (a Docker
 	// host): loopback connections are tracked too, and a full table drops
 	// SYNs, which stalls connection-churn scenarios (poetry) for seconds.
-	ConntrackMax   int64 `json:"conntrack_max,omitempty"`
-	ConntrackCount int64 `json:"conntrack_count,omitempty"`
-	TopProcesses []Process `json:"top_processes,omitempty"`
+	ConntrackMax   int64     `json:"conntrack_max,omitempty"`
+	ConntrackCount int64     `json:"conntrack_count,omitempty"`
+	TopProcesses   []Process `json:"top_processes,omitempty"`
 }
 
 // Database is one database server a store benchmark used.
