@@ -39,6 +39,13 @@ type Profile struct {
 	StoreWorkers               int
 	// ReadRatio is the share of reads of the mixed store workload.
 	ReadRatio float64
+	// HTTPConns is the HTTP suite's concurrency sweep (bench/http.go).
+	// HTTPStores and HTTPDialects, when set, narrow the selected store
+	// back-ends and dialects of its read and write scenarios to these
+	// (quick: sql on SQLite); a selection with none of them stands.
+	HTTPConns    []int
+	HTTPStores   []string
+	HTTPDialects []store.Dialect
 }
 
 // Profiles are the sweeps `harness bench --profile` knows. quick is sized
@@ -54,6 +61,7 @@ var Profiles = map[string]Profile{
 		StoreWarmup: 100 * time.Millisecond, StoreDuration: 400 * time.Millisecond,
 		StoreOps:     []string{"host_by_name", "hosts_page", "group_host_counts", "parents_with_children", "create_host", "transaction", "mixed"},
 		StoreWorkers: 4, ReadRatio: 0.9,
+		HTTPConns: []int{1, 16}, HTTPStores: []string{"sql"}, HTTPDialects: []store.Dialect{store.SQLite},
 	},
 	"ci": {
 		Name: "ci", Repeats: 5,
@@ -63,6 +71,7 @@ var Profiles = map[string]Profile{
 		PoetryClients: 16, PoetryServers: 3, PoemSizes: []int{1 << 10, 1 << 20},
 		StoreWarmup: 300 * time.Millisecond, StoreDuration: time.Second,
 		StoreOps: StoreOps, StoreWorkers: 8, ReadRatio: 0.9,
+		HTTPConns: []int{1, 16, 64},
 	},
 	"full": {
 		Name: "full", Repeats: 5,
@@ -72,6 +81,7 @@ var Profiles = map[string]Profile{
 		PoetryClients: 64, PoetryServers: 3, PoemSizes: []int{1 << 10, 1 << 20},
 		StoreWarmup: time.Second, StoreDuration: 3 * time.Second,
 		StoreOps: StoreOps, StoreWorkers: 16, ReadRatio: 0.9,
+		HTTPConns: []int{1, 16, 64, 256},
 	},
 }
 
@@ -178,9 +188,14 @@ type OpenStore func(ctx context.Context, backend string, dialect store.Dialect) 
 type StoreFixtures struct {
 	Open OpenStore
 	Data DataSet
+	// ContainerID, if set, returns the full ID of the container serving
+	// a server dialect (containers.Provider.ContainerID), whose cgroup
+	// gives the database's CPU (StoreCPU); SQLite needs none.
+	ContainerID func(d store.Dialect) string
 
-	mu   sync.Mutex
-	open map[string]*fixture
+	mu       sync.Mutex
+	open     map[string]*fixture
+	cpuNotes map[store.Dialect]string // see Notes
 }
 
 type fixture struct {
@@ -249,17 +264,18 @@ func StoreGroups(p Profile, backends []string, dialects []store.Dialect, fx *Sto
 			for _, b := range backends {
 				g = append(g, &Case{
 					Suite: "store", Scenario: op, Backend: b, Dialect: string(d), Params: params, Estimate: est,
-					// The store and, for SQLite, the database run in
-					// this process; a server's CPU is not seen.
+					// The store back-end and, for SQLite, the database
+					// run in this process; the server CPU is StoreCPU's.
 					SharedCPU: true,
 					Setup: func(ctx context.Context) (Trial, func() error, error) {
 						st, err := fx.get(ctx, b, d)
 						if err != nil {
 							return nil, nil, err
 						}
+						cpu := fx.sampler(d)
 						return func(ctx context.Context, obs Observer) (Measurement, error) {
 							return Store(ctx, StoreConfig{
-								Window: Window{Warmup: p.StoreWarmup, Duration: p.StoreDuration, Observer: obs, CPU: ServerCPU{}},
+								Window: Window{Warmup: p.StoreWarmup, Duration: p.StoreDuration, Observer: obs, CPU: cpu},
 								Store:  st, Op: op, Workers: p.StoreWorkers, ReadRatio: p.ReadRatio, Data: fx.Data,
 							})
 						}, nil, nil

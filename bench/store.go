@@ -312,3 +312,88 @@ func Store(ctx context.Context, cfg StoreConfig) (Measurement, error) {
 	}
 	return m, nil
 }
+
+// StoreCPU is the CPUSampler of a store trial. The load generator is this
+// process, with the store back-end (gorm, sqlx, sql) and its driver inside
+// it; what the server CPU figure holds depends on where the database runs:
+//
+//   - PostgreSQL and MySQL (Server set): the database server's CPU, read
+//     from its container's cgroup (CgroupCPU), so server CPU per operation
+//     is the database's work alone, and the back-end's own cost is in the
+//     generator's CPU. The engine's port proxy (docker-proxy) is not in the
+//     container's cgroup: its CPU counts as other processes'.
+//   - SQLite (Embedded): the engine runs inside this process, so the
+//     "server" is the process itself, and its CPU per operation includes
+//     the back-end, the embedded engine and the generator's own calls. It
+//     equals the generator's CPU, and is comparable across back-ends on
+//     SQLite but not with the server dialects' figures.
+//
+// With neither, the server's CPU is not seen and is left out (nil).
+type StoreCPU struct {
+	// Embedded says the database runs in this process (SQLite).
+	Embedded bool
+	// Server reads the database server's CPU time so far (CgroupCPU.CPU);
+	// ok false means not readable now (the container is gone).
+	Server func() (cpu time.Duration, ok bool)
+}
+
+// Sample implements CPUSampler.
+func (s StoreCPU) Sample() CPUSample {
+	proc := ProcessCPU()
+	out := CPUSample{Client: proc}
+	out.HostBusy, out.HostOK = HostBusy()
+	switch {
+	case s.Embedded:
+		out.Server, out.ServerOK = proc, true
+		// The window's "other" CPU is host busy time minus the client's
+		// and the server's: the process would be taken off twice, so
+		// it is counted twice on the host side too.
+		out.HostBusy += proc
+	case s.Server != nil:
+		out.Server, out.ServerOK = s.Server()
+	}
+	return out
+}
+
+// sampler returns the CPUSampler of the trials on dialect d. It runs after
+// d's fixture is open, so a container serving d has started; the container
+// is looked up anew for every case (the provider may have replaced it). A
+// server dialect whose CPU cannot be read is noted once, with why (see
+// Notes), and measured without a server figure.
+func (f *StoreFixtures) sampler(d store.Dialect) CPUSampler {
+	if d == store.SQLite {
+		return StoreCPU{Embedded: true}
+	}
+	var err error
+	if f.ContainerID == nil {
+		err = errors.New("no container ID source (StoreFixtures.ContainerID unset)")
+	} else {
+		var c CgroupCPU
+		if c, err = ContainerCgroupCPU(CgroupRoot, f.ContainerID(d)); err == nil {
+			return StoreCPU{Server: c.CPU}
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cpuNotes == nil {
+		f.cpuNotes = map[store.Dialect]string{}
+	}
+	if _, ok := f.cpuNotes[d]; !ok {
+		f.cpuNotes[d] = fmt.Sprintf("store suite, %s: server CPU not measured: %v", d, err)
+	}
+	return StoreCPU{}
+}
+
+// Notes returns one line per server dialect whose database CPU could not
+// be read and why, in store.Dialects order, for results.File.Skipped.
+func (f *StoreFixtures) Notes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, d := range store.Dialects {
+		if n, ok := f.cpuNotes[d]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -10,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twistbench/twistbench/bench/results"
+	"github.com/twistbench/twistbench/containers"
 	"github.com/twistbench/twistbench/impls/store"
+	"github.com/twistbench/twistbench/impls/store/sqlconn"
+	"github.com/twistbench/twistbench/impls/store/sqlstore"
 )
 
 // memStore is an in-memory store.Store, enough to drive the store
@@ -390,4 +396,171 @@ func TestStoreGroupsShareOneSeededFixture(t *testing.T) {
 	if got := benches[0].Key(); got != "StoreHostByName/backend=mem/dialect=sqlite/workers=4" {
 		t.Errorf("key = %q", got)
 	}
+}
+
+// openSQLStore opens the sql back-end on dsn and returns what closes it.
+func openSQLStore(ctx context.Context, dsn string) (store.Store, func() error, error) {
+	db, err := sqlconn.Open(ctx, dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := sqlstore.Open(ctx, db)
+	if err != nil {
+		db.SQL.Close()
+		return nil, nil, err
+	}
+	return st, func() error { return errors.Join(st.Close(), db.SQL.Close()) }, nil
+}
+
+// serverCPUProfile is a small store sweep: two operations, short windows.
+func serverCPUProfile() Profile {
+	p := Profiles["quick"]
+	p.StoreOps = []string{"host_by_name", "create_host"}
+	p.StoreWarmup, p.StoreDuration, p.StoreWorkers = 20*time.Millisecond, 150*time.Millisecond, 2
+	return p
+}
+
+// checkServerCPU checks that every repeat of benches has a positive server
+// CPU figure and that its per-operation summary exists.
+func checkServerCPU(t *testing.T, benches []results.Benchmark, want int) {
+	t.Helper()
+	if len(benches) != want {
+		t.Fatalf("%d benchmarks, want %d", len(benches), want)
+	}
+	for _, b := range benches {
+		for i, r := range b.Repeats {
+			if r.Ops == 0 || r.Errors != 0 {
+				t.Errorf("%s repeat %d: %d ops, %d errors", b.Key(), i+1, r.Ops, r.Errors)
+			}
+			if r.ServerCPU == nil || *r.ServerCPU <= 0 {
+				t.Errorf("%s repeat %d: server CPU %v, want a positive figure", b.Key(), i+1, r.ServerCPU)
+			}
+		}
+		s, ok := b.Summaries["server_cpu_per_op"]
+		if !ok || s.Median <= 0 {
+			t.Errorf("%s: server_cpu_per_op summary %+v (present %v), want a positive median", b.Key(), s, ok)
+		}
+		t.Logf("%s: %.0f ops/s, server CPU %v/op", b.Key(), b.Summaries["throughput"].Median, time.Duration(s.Median))
+	}
+}
+
+// TestStoreSQLiteServerCPU runs a small store sweep on SQLite, the real
+// back-end over a real file: the database runs in this process, so the
+// server CPU of every repeat is the process's, positive, and equal to the
+// generator's (the same clock read at the same instants).
+func TestStoreSQLiteServerCPU(t *testing.T) {
+	dir := t.TempDir()
+	n := 0
+	fx := &StoreFixtures{Data: smallData, Open: func(ctx context.Context, backend string, d store.Dialect) (store.Store, func() error, error) {
+		n++
+		return openSQLStore(ctx, fmt.Sprintf("sqlite://%s/db%d.db", dir, n))
+	}}
+	groups := StoreGroups(serverCPUProfile(), []string{"sql"}, []store.Dialect{store.SQLite}, fx)
+	benches, skipped, err := (&Runner{Repeats: 3}).Run(t.Context(), groups)
+	if cerr := fx.Close(); cerr != nil {
+		t.Error(cerr)
+	}
+	if err != nil || len(skipped) > 0 {
+		t.Fatalf("err %v, skipped %q", err, skipped)
+	}
+	checkServerCPU(t, benches, 2)
+	for _, b := range benches {
+		for i, r := range b.Repeats {
+			if r.ServerCPU != nil && *r.ServerCPU != r.ClientCPU {
+				t.Errorf("%s repeat %d: server CPU %vs, generator %vs; embedded, they are one process", b.Key(), i+1, *r.ServerCPU, r.ClientCPU)
+			}
+		}
+	}
+	if notes := fx.Notes(); len(notes) != 0 {
+		t.Errorf("notes %q, want none for SQLite", notes)
+	}
+}
+
+// TestStoreServerCPUNotes checks that a server dialect whose container is
+// unknown is measured without a server figure, and said so once.
+func TestStoreServerCPUNotes(t *testing.T) {
+	fx := &StoreFixtures{Data: smallData,
+		Open: func(context.Context, string, store.Dialect) (store.Store, func() error, error) {
+			return newMemStore(), func() error { return nil }, nil
+		},
+		ContainerID: func(store.Dialect) string { return "" }, // an existing server named by DSN
+	}
+	defer fx.Close()
+	groups := StoreGroups(serverCPUProfile(), []string{"mem"}, []store.Dialect{store.Postgres}, fx)
+	benches, _, err := (&Runner{Repeats: 2}).Run(t.Context(), groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range benches {
+		for i, r := range b.Repeats {
+			if r.ServerCPU != nil {
+				t.Errorf("%s repeat %d: server CPU %v with no container, want none", b.Key(), i+1, *r.ServerCPU)
+			}
+		}
+	}
+	notes := fx.Notes()
+	if len(notes) != 1 || !strings.Contains(notes[0], "postgres: server CPU not measured: no container ID") {
+		t.Errorf("notes %q, want one line saying postgres has no container ID", notes)
+	}
+}
+
+// TestStorePostgresServerCPU measures the sql back-end on a PostgreSQL
+// container and reads the server's CPU from the container's cgroup. It
+// skips when Docker or the image is unavailable, unless
+// TWISTBENCH_REQUIRE_DOCKER=1.
+func TestStorePostgresServerCPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL container")
+	}
+	prov := containers.NewProvider()
+	prov.Keep = true
+	t.Cleanup(func() {
+		if err := prov.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	if c := prov.Choose(ctx, store.Postgres, true); c.Err != nil {
+		if u, ok := containers.Skippable(c.Err); ok {
+			t.Skip(u.Error())
+		}
+		t.Fatal(c.Err)
+	}
+	if h := os.Getenv("DOCKER_HOST"); h != "" && !strings.HasPrefix(h, "unix://") {
+		t.Skipf("DOCKER_HOST=%s: a remote engine's containers are not on this machine", h)
+	}
+	var cleanups []func()
+	t.Cleanup(func() {
+		for _, c := range cleanups {
+			c()
+		}
+	})
+	fx := &StoreFixtures{Data: smallData, ContainerID: prov.ContainerID,
+		Open: func(ctx context.Context, backend string, d store.Dialect) (store.Store, func() error, error) {
+			dsn, cleanup, err := prov.Get(ctx, d)
+			cleanups = append(cleanups, cleanup)
+			if err != nil {
+				return nil, nil, err
+			}
+			return openSQLStore(ctx, dsn)
+		}}
+	groups := StoreGroups(serverCPUProfile(), []string{"sql"}, []store.Dialect{store.Postgres}, fx)
+	benches, skipped, err := (&Runner{Repeats: 2}).Run(ctx, groups)
+	if cerr := fx.Close(); cerr != nil {
+		t.Error(cerr)
+	}
+	if err != nil || len(skipped) > 0 {
+		t.Fatalf("err %v, skipped %q", err, skipped)
+	}
+	if notes := fx.Notes(); len(notes) != 0 {
+		t.Fatalf("the container's CPU was not read: %q", notes)
+	}
+	id := prov.ContainerID(store.Postgres)
+	if c, err := ContainerCgroupCPU(CgroupRoot, id); err != nil {
+		t.Errorf("container %q: %v", id, err)
+	} else {
+		t.Logf("server CPU read from %s", c.Path)
+	}
+	checkServerCPU(t, benches, 2)
 }

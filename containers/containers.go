@@ -249,8 +249,9 @@ func (p *Provider) Get(ctx context.Context, d store.Dialect) (dsn string, cleanu
 
 // server is one dialect's server, shared by the Gets of a provider.
 type server struct {
-	ready   chan struct{} // closed when dsn/stop/err are set
+	ready   chan struct{} // closed when dsn/id/stop/err are set
 	dsn     string
+	id      string // the container's ID; "" for an existing server
 	stop    func()
 	err     error
 	refs    int
@@ -269,7 +270,7 @@ func (p *Provider) acquire(ctx context.Context, d store.Dialect) (*server, error
 		}
 		p.servers[d] = s
 		p.mu.Unlock()
-		s.dsn, s.stop, s.err = p.startServer(ctx, d)
+		s.dsn, s.id, s.stop, s.err = p.startServer(ctx, d)
 		close(s.ready)
 		p.mu.Lock()
 	} else {
@@ -318,15 +319,30 @@ func (p *Provider) release(d store.Dialect, s *server) {
 	}
 }
 
-// startServer returns the DSN of the dialect's server: the user's, or a
-// new container's.
-func (p *Provider) startServer(ctx context.Context, d store.Dialect) (string, func(), error) {
+// ContainerID returns the full ID of the container running dialect d's
+// server, while one started by this provider runs (after a Get of d and
+// before its server stops); otherwise "": SQLite, an existing server named
+// by TWISTBENCH_*_DSN, a server not started yet or stopped. The benchmarks
+// read the container's CPU time from its cgroup with it.
+func (p *Provider) ContainerID(d store.Dialect) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.servers[d]
+	if s == nil || !isClosed(s.ready) || s.err != nil || s.stopped {
+		return ""
+	}
+	return s.id
+}
+
+// startServer returns the DSN of the dialect's server and the ID of its
+// container: the user's server (no ID), or a new container's.
+func (p *Provider) startServer(ctx context.Context, d store.Dialect) (string, string, func(), error) {
 	c := p.Choose(ctx, d, true)
 	if c.Err != nil {
-		return "", func() {}, c.Err
+		return "", "", func() {}, c.Err
 	}
 	if c.Source == "dsn" {
-		return p.existingDSN(d), func() {}, nil
+		return p.existingDSN(d), "", func() {}, nil
 	}
 	return p.start(ctx, d, c.Image)
 }
@@ -550,11 +566,11 @@ func (p *Provider) Close() error {
 	return nil
 }
 
-// start runs a container of img for dialect d and returns its DSN.
-func (p *Provider) start(ctx context.Context, d store.Dialect, img string) (string, func(), error) {
+// start runs a container of img for dialect d and returns its DSN and ID.
+func (p *Provider) start(ctx context.Context, d store.Dialect, img string) (string, string, func(), error) {
 	pw, err := password()
 	if err != nil {
-		return "", func() {}, err
+		return "", "", func() {}, err
 	}
 	// testcontainers' progress lines go where the provider's go.
 	logger := testcontainers.WithLogger(tcLogger{p})
@@ -622,10 +638,10 @@ func (p *Provider) start(ctx context.Context, d store.Dialect, img string) (stri
 	}
 	if runErr != nil {
 		cleanup()
-		return "", func() {}, fmt.Errorf("containers: starting %s for %s: %w", img, d, runErr)
+		return "", "", func() {}, fmt.Errorf("containers: starting %s for %s: %w", img, d, runErr)
 	}
 	p.logf("%s: %s answered SQL at %s in %s", d, img, ready.hostPort, time.Since(t0).Round(10*time.Millisecond))
-	return ready.dsn(ready.hostPort), cleanup, nil
+	return ready.dsn(ready.hostPort), ctr.GetContainerID(), cleanup, nil
 }
 
 // localEngine reports whether the Docker engine is reached through a local

@@ -163,8 +163,11 @@ func extraUnit(name string) string {
 // so that they group together.
 func camel(suite, scenario string) string {
 	var sb strings.Builder
-	if suite == "store" {
+	switch suite {
+	case "store":
 		sb.WriteString("Store")
+	case "http":
+		sb.WriteString("HTTP")
 	}
 	up := true
 	for _, r := range scenario {

@@ -48,6 +48,7 @@ type benchOptions struct {
 	Pin                                bool
 	ReadRatio                          float64
 	Depth                              int
+	HTTP                               httpOptions // bench_http.go
 }
 
 // protocols are the server sides of the reactor scenarios, written once in
@@ -60,6 +61,7 @@ func defaultBenchOptions() benchOptions {
 	return benchOptions{
 		Suite: "all", Backends: "all", Dialects: "all", Profile: "quick",
 		Out: "bench-results", Pin: true, ReadRatio: -1,
+		HTTP: httpOptions{Engines: "all", WrkPath: "wrk"},
 	}
 }
 
@@ -78,7 +80,10 @@ Reactor servers run in a child process of the harness, one per trial, so that
 their CPU time is measured apart from the load generator's; with two CPUs or
 more the server is pinned to one and the generator to the others. Stores run
 in-process on a fresh, seeded database per back-end and dialect (SQLite
-always; PostgreSQL and MySQL when Docker or a DSN provides them).
+always; PostgreSQL and MySQL when Docker or a DSN provides them). The HTTP
+suite (--suite http) measures the fasthttp and net/http front-ends, each
+trial on a child "harness bench http-server" like the reactors' (see
+bench/http.go); --wrk adds the wrk cross-check.
 
 --target measures an echo server started elsewhere ("harness serve echo"), so
 that it can run on other CPUs (taskset) or another machine; its CPU is then
@@ -91,7 +96,7 @@ not measured, and poetry is not run. Name the back-end it runs with
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Suite, "suite", d.Suite, "suites to run: reactor, store or all")
+	f.StringVar(&o.Suite, "suite", d.Suite, "suites to run: reactor, store, http or all")
 	f.StringVar(&o.Backends, "backends", d.Backends, "comma-separated back-ends (reactors: "+strings.Join(reactorOrder, ", ")+"; stores: "+strings.Join(storeOrder, ", ")+")")
 	f.StringVar(&o.Dialects, "dialects", d.Dialects, "comma-separated store dialects: sqlite, postgres, mysql")
 	f.StringVar(&o.Profile, "profile", d.Profile, "sweep size: "+strings.Join(bench.ProfileNames, ", "))
@@ -101,11 +106,12 @@ not measured, and poetry is not run. Name the back-end it runs with
 	f.StringVar(&o.Target, "target", "", "measure the echo server at host:port instead of starting one")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve live Prometheus metrics on this address (\":9464\" binds loopback; name a host to expose)")
 	f.StringVar(&o.PushURL, "push-url", "", "push the final metrics to this Pushgateway under {job=\"twistbench\", run_id}")
-	f.BoolVar(&o.InProcess, "in-process", false, "run reactor servers inside the harness (no server CPU figure)")
+	f.BoolVar(&o.InProcess, "in-process", false, "run reactor and HTTP servers inside the harness (no server CPU figure)")
 	f.BoolVar(&o.Pin, "pin", d.Pin, "pin the child server and the generator to different CPUs when there are two or more")
 	f.Float64Var(&o.ReadRatio, "read-ratio", d.ReadRatio, "share of reads in the mixed store workload, 0 to 1 (negative: the profile's)")
 	f.IntVar(&o.Depth, "depth", 0, "pipelining depth of the closed-loop echo (0: the profile's)")
-	cmd.AddCommand(newBenchServerCmd())
+	addHTTPFlags(f, &o.HTTP)
+	cmd.AddCommand(newBenchServerCmd(), newBenchHTTPServerCmd())
 	return cmd
 }
 
@@ -218,16 +224,21 @@ func runBench(ctx context.Context, o benchOptions, flags map[string]string, stdo
 	if o.Depth > 0 {
 		prof.Depth = o.Depth
 	}
-	var runReactor, runStore bool
+	var runReactor, runStore, runHTTP bool
 	switch o.Suite {
 	case "all", "":
-		runReactor, runStore = true, true
+		runReactor, runStore, runHTTP = true, true, true
 	case "reactor":
 		runReactor = true
 	case "store":
 		runStore = true
+	case "http":
+		runHTTP = true
 	default:
-		return nil, fmt.Errorf("unknown suite %q (known: reactor, store, all)", o.Suite)
+		return nil, fmt.Errorf("unknown suite %q (known: reactor, store, http, all)", o.Suite)
+	}
+	if err := o.HTTP.check(); err != nil {
+		return nil, err
 	}
 	rs, ss, err := splitBackends(o.Backends)
 	if err != nil {
@@ -307,6 +318,14 @@ func runBench(ctx context.Context, o benchOptions, flags map[string]string, stdo
 			if err != nil {
 				return nil, err
 			}
+		}
+	}
+	if runHTTP {
+		benches, skipped, err := runHTTPSuite(ctx, o, prof, ss, dialects, runner, file, stdout, stderr)
+		file.Benchmarks = append(file.Benchmarks, benches...)
+		file.Skipped = append(file.Skipped, skipped...)
+		if err != nil {
+			return nil, err
 		}
 	}
 	file.Finished = time.Now().UTC()
@@ -392,7 +411,7 @@ func runStoreSuite(ctx context.Context, prof bench.Profile, ss []string, dialect
 	var mu sync.Mutex
 	seen := map[store.Dialect]bool{}
 	failed := map[store.Dialect]bool{}
-	fx := &bench.StoreFixtures{Data: bench.DefaultDataSet, Open: func(ctx context.Context, backend string, d store.Dialect) (store.Store, func() error, error) {
+	fx := &bench.StoreFixtures{Data: bench.DefaultDataSet, ContainerID: prov.ContainerID, Open: func(ctx context.Context, backend string, d store.Dialect) (store.Store, func() error, error) {
 		mu.Lock()
 		gaveUp := failed[d]
 		mu.Unlock()
@@ -434,7 +453,8 @@ func runStoreSuite(ctx context.Context, prof bench.Profile, ss []string, dialect
 		}, nil
 	}}
 	benches, more, err := runner.Run(ctx, bench.StoreGroups(prof, ss, usable, fx))
-	return benches, append(skipped, more...), errors.Join(err, fx.Close())
+	// fx.Notes: the server dialects whose database CPU could not be read.
+	return benches, append(append(skipped, more...), fx.Notes()...), errors.Join(err, fx.Close())
 }
 
 func writeResults(f *results.File, dir string) error {

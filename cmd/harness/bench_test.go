@@ -102,7 +102,7 @@ func TestBenchRefuses(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"suite", []string{"--suite", "http"}, `unknown suite "http" (known: reactor, store, all)`},
+		{"suite", []string{"--suite", "tcp"}, `unknown suite "tcp" (known: reactor, store, http, all)`},
 		{"profile", []string{"--profile", "huge"}, `unknown profile "huge" (known: quick, ci, full)`},
 		{"backend", []string{"--backends", "epoll,twisted"}, `unknown back-end "twisted" (known: epoll, gnet, gorm, netpoll, sql, sqlx, stdnet)`},
 		{"dialect", []string{"--dialects", "oracle"}, `unknown dialect "oracle"`},
