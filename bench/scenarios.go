@@ -58,10 +58,10 @@ var Profiles = map[string]Profile{
 		Conns: []int{1, 64}, Sizes: []int{64}, Depth: 1,
 		OpenConns: 16, OpenRate: 5000,
 		PoetryClients: 4, PoetryServers: 2, PoemSizes: []int{1 << 10},
-		StoreWarmup: 100 * time.Millisecond, StoreDuration: 400 * time.Millisecond,
+		StoreWarmup: 50 * time.Millisecond, StoreDuration: 250 * time.Millisecond,
 		StoreOps:     []string{"host_by_name", "hosts_page", "group_host_counts", "parents_with_children", "create_host", "transaction", "mixed"},
 		StoreWorkers: 4, ReadRatio: 0.9,
-		HTTPConns: []int{1, 16}, HTTPStores: []string{"sql"}, HTTPDialects: []store.Dialect{store.SQLite},
+		HTTPConns: []int{16}, HTTPStores: []string{"sql"}, HTTPDialects: []store.Dialect{store.SQLite},
 	},
 	"ci": {
 		Name: "ci", Repeats: 5,

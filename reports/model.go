@@ -388,7 +388,14 @@ func buildOverview(ms []*MatrixView, ts []ScenarioTable) []BackendVerdict {
 	}
 	for _, t := range ts {
 		for _, r := range t.Rows {
+			// Named as the conformance columns are: an HTTP engine with
+			// the store behind it ("fasthttp/sql/sqlite").
 			name := r.Backend
+			for _, p := range r.params {
+				if p.Key == "store" {
+					name += "/" + p.Value
+				}
+			}
 			if r.Dialect != "" {
 				name += "/" + r.Dialect
 			}
