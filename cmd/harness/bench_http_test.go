@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/twistbench/twistbench/bench"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,18 +51,19 @@ func TestBenchHTTPInProcess(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"HTTPEcho/backend=fasthttp/conns=1/size=64",
+		"HTTPEcho/backend=fasthttp/conns=16/size=64",
 		"HTTPEcho/backend=nethttp/conns=16/size=64",
 		"HTTPPoem/backend=fasthttp/conns=16/size=1024",
-		"HTTPRead/backend=nethttp/dialect=sqlite/store=sql/conns=1",
+		"HTTPRead/backend=nethttp/dialect=sqlite/store=sql/conns=16",
 		"HTTPWrite/backend=fasthttp/dialect=sqlite/store=sql/conns=16",
 	} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("no benchmark %s in %q", want, keys)
 		}
 	}
-	if len(keys) != 16 {
-		t.Errorf("%d benchmarks, want 16 (4 scenarios x 2 engines x conns 1, 16): %q", len(keys), keys)
+	// The quick profile's sweep is one concurrency (16).
+	if want := 4 * 2 * len(bench.Profiles["quick"].HTTPConns); len(keys) != want {
+		t.Errorf("%d benchmarks, want %d (4 scenarios x 2 engines x the quick profile's conns): %q", len(keys), want, keys)
 	}
 	if len(f.Environment.Databases) != 1 || f.Environment.Databases[0].Dialect != "sqlite" {
 		t.Errorf("databases %+v, want SQLite only (the quick profile's)", f.Environment.Databases)

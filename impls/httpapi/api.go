@@ -44,6 +44,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/twistbench/twistbench/impls/store"
 )
 
@@ -163,6 +165,10 @@ func unavailable(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) ||
 		errors.Is(err, driver.ErrBadConn) ||
+		// go-sql-driver/mysql reports a connection reset under a query
+		// as this sentinel, keeping the cause only in its log (found by
+		// HTTP-DB-001 on MariaDB).
+		errors.Is(err, mysql.ErrInvalidConn) ||
 		errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, context.DeadlineExceeded) ||
