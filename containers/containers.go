@@ -448,7 +448,11 @@ func (p *Provider) chooseImage(ctx context.Context, d store.Dialect, pull bool) 
 	}
 	e, err := p.engineLocked(ctx)
 	if err != nil {
-		c.Err = p.unavailable(d, "no Docker engine answers (%v)", err)
+		dsnEnv := EnvPostgresDSN
+		if d == store.MySQL {
+			dsnEnv = EnvMySQLDSN
+		}
+		c.Err = p.unavailable(d, "no Docker engine answers (%v); to run it, start a Docker engine (on a host without a registry, then run %q) or set %s to an existing server", err, BuildCommand, dsnEnv)
 		return c
 	}
 	origin := "the default"
